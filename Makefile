@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: book test bench refresh clean
+.PHONY: book test test-site bench refresh pins clean
 
 $(STAMP): requirements.txt code/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,17 +17,26 @@ $(STAMP): requirements.txt code/pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build --warningiserror --nitpick --keep-going .
+	$(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going .
 	@echo "The book is in _build/html/index.html"
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile
+
+# Browser tests of the built book in Debian's Chromium (installed here if missing; needs root).
+test-site: $(STAMP)
+	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
+	$(BIN)/python -m pytest --site tests/site -p no:xdist
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 refresh: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python tests/refresh_notebooks.py
+
+# After `pip install` of a new dependency into .venv: re-pin requirements.txt from the environment.
+pins:
+	$(BIN)/python tools/pin_requirements.py
 
 clean:
 	rm -rf _build
