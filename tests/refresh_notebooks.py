@@ -5,7 +5,8 @@
 
 Each ``book/<path>.md`` with code cells becomes ``tests/notebooks/<path>.ipynb``, executed in the
 page's own folder with nbclient (no timing metadata, so that the files only change when outputs
-do). nbval re-executes these and compares outputs; see tests/test_consistency.py for the guard
+do). The reference notebooks are also what the book's Colab and Binder buttons open, so each starts
+with one extra cell that installs the package when it runs in Colab (a no-op anywhere else). nbval re-executes these and compares outputs; see tests/test_consistency.py for the guard
 that keeps them in step with the sources. Run through `make refresh` (one thread, like the tests).
 """
 
@@ -22,6 +23,17 @@ from nbclient import NotebookClient
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 REFERENCE = ROOT / "tests" / "notebooks"
+REPOSITORY = "https://github.com/nnips/nnips-book"
+COLAB_TAG = "colab-install"
+COLAB_INSTALL = f"""\
+# In Colab, install the book's package and its extras first (this cell does nothing elsewhere).
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "nnips[book] @ git+{REPOSITORY}#subdirectory=code"], check=True)"""
 
 
 def has_code(path: pathlib.Path) -> bool:
@@ -39,6 +51,7 @@ def reference_for(page: pathlib.Path) -> pathlib.Path:
 
 def refresh(page: pathlib.Path) -> float:
     nb = jupytext.read(page)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(COLAB_INSTALL, metadata={"tags": [COLAB_TAG]}))
     start = time.perf_counter()
     NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(page.parent)}}).execute()

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 import yaml
 
-from refresh_notebooks import BOOK, ROOT, pages, reference_for
+from refresh_notebooks import BOOK, COLAB_INSTALL, COLAB_TAG, ROOT, pages, reference_for
 
 PAGES = pages()
 
@@ -21,7 +21,11 @@ def code_cells(nb):
 def test_reference_notebook_matches_its_source(page):
     reference = reference_for(page)
     assert reference.exists(), f"{reference.relative_to(ROOT)} is missing: run `make refresh`"
-    assert code_cells(jupytext.read(page)) == code_cells(nbformat.read(reference, as_version=4)), (
+    notebook = nbformat.read(reference, as_version=4)
+    first = notebook.cells[0]
+    assert COLAB_TAG in first.metadata.get("tags", []) and first.source == COLAB_INSTALL, (
+        f"{reference.relative_to(ROOT)} lacks the Colab install cell: run `make refresh`")
+    assert code_cells(jupytext.read(page)) == code_cells(notebook)[1:], (
         f"{page.relative_to(ROOT)} changed since its reference notebook was executed: run `make refresh`")
 
 
