@@ -7,17 +7,27 @@ two-layer networks in the mean-field limit.
 >>> from nnips import sphere, attention, flow, equiangular
 """
 
-from . import attention, clusters, control, equiangular, flow, rates, scale, sphere
+import importlib
 
-__all__ = ["sphere", "attention", "flow", "equiangular", "clusters", "control", "rates", "scale", "plot",
-           "experiments"]
+from . import (attention, circle, clusters, control, equiangular, flow, interpolation, landscape, meanfield,
+               metastability, phase, polyhedra, pretrained, rates, rescaled, scale, sinkformer, sphere, svgd)
+
+__all__ = [
+    # Transformers as particle systems on the sphere
+    "sphere", "attention", "flow", "equiangular", "clusters", "phase", "rescaled", "polyhedra", "pretrained",
+    "circle", "landscape", "metastability", "interpolation", "sinkformer", "svgd", "wasserstein",
+    # Neural ODEs and mean-field training
+    "control", "meanfield",
+    # Tools
+    "rates", "scale", "plot", "experiments",
+]
 __version__ = "0.1.0"
+
+# These pull in matplotlib and seaborn, POT, or the command line: import them only when asked for.
+_LAZY = ("plot", "wasserstein", "experiments")
 
 
 def __getattr__(name):
-    # plot pulls in matplotlib and seaborn, experiments the CLI; import them only when asked for.
-    if name in ("plot", "experiments"):
-        import importlib
-
+    if name in _LAZY:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from . import _checks
 from .sphere import normalize, project
 
-__all__ = ["Field", "FieldSum", "SelfAttention", "Perceptron"]
+__all__ = ["Field", "FieldSum", "SelfAttention", "Perceptron", "RescaledUSA"]
 
 
 class Field:
@@ -104,7 +104,13 @@ class SelfAttention(Field):
 
     Parameters
     ----------
-    beta : float, inverse temperature :math:`\beta` (any real; the theory mostly takes beta >= 0).
+    beta : float, inverse temperature :math:`\beta` (any real; the theory mostly takes beta >= 0);
+        or a tensor of betas, one per system of a batch. A tensor ``beta`` broadcasts against the
+        *batch* dimensions ``x.shape[:-2]``: with ``x`` of shape ``(n_beta, seeds, n, d)`` and
+        ``beta`` of shape ``(n_beta, 1)``, row ``k`` of the batch evolves at inverse temperature
+        ``beta[k]``, so that a whole grid of betas and seeds advances as one tensor (the phase
+        diagrams of GLPR, Fig. 3). Broadcasting must reproduce ``x.shape[:-2]`` (it may not enlarge
+        the batch); a 0-d tensor behaves as a float.
     Q, K, V : None (the identity) or a (d, d) tensor, or (heads, d, d) for multi-head attention.
     normalized : bool, True for SA (softmax rows), False for USA (rows divided by n).
     fused : "auto", True or False. The fused path computes the SA step with
@@ -122,7 +128,7 @@ class SelfAttention(Field):
     """
 
     def __init__(self, beta, Q=None, K=None, V=None, normalized=True, fused="auto"):
-        self.beta = _checks.real(beta, "beta")
+        self.beta = _beta(beta)
         mats, self.d, self.heads = _matrix_stack({"Q": Q, "K": K, "V": V}, None)
         if not isinstance(normalized, bool):
             raise TypeError(f"normalized must be True (SA) or False (USA), got {normalized!r}")
@@ -158,12 +164,31 @@ class SelfAttention(Field):
         """Insert a head axis when the field has several heads: (..., n, d) -> (..., 1, n, d)."""
         return x if self.heads is None else x.unsqueeze(-3)
 
+    def _beta_for(self, x):
+        """beta as a float, or as a tensor shaped to multiply (..., [heads,] n, m) arrays built from ``x``."""
+        if not isinstance(self.beta, torch.Tensor):
+            return self.beta
+        batch = x.shape[:-2]
+        try:
+            fits = torch.broadcast_shapes(self.beta.shape, batch) == batch
+        except RuntimeError:
+            fits = False
+        if not fits:  # broadcasting must not enlarge the batch: (3, 1) against (3,) would make it (3, 3)
+            raise ValueError(f"beta of shape {tuple(self.beta.shape)} does not broadcast to the batch "
+                             f"dimensions {tuple(batch)} of x (beta pairs with x.shape[:-2])")
+        key = ("beta", x.dtype, x.device)
+        if key not in self._cache:
+            self._cache[key] = self.beta.to(dtype=x.dtype, device=x.device)
+        b = self._cache[key]
+        return b[..., None, None] if self.heads is None else b[..., None, None, None]
+
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         r"""The scores :math:`\beta\langle Q x_i, K x_j\rangle`, shape (..., [heads,] n, n)."""
         xh = self._heads(x)
         B = self._cast("B", x)
         # Scale the n x d queries rather than the n x n scores: one pass less over n^2 numbers.
-        queries = self.beta * xh if B is None else (self.beta * xh) @ B
+        beta = self._beta_for(x)
+        queries = beta * xh if B is None else (beta * xh) @ B
         return queries @ xh.mT
 
     def attention_matrix(self, x: torch.Tensor) -> torch.Tensor:
@@ -217,7 +242,7 @@ class SelfAttention(Field):
         if not torch.allclose(weights.sum(-1), torch.ones((), dtype=weights.dtype)):
             raise ValueError("weights must sum to one (a probability measure)")
         B = self._eye_or_cast("B", points)
-        s = self.beta * (self._heads(points) @ B @ self._heads(tokens).mT)
+        s = self._beta_for(points) * (self._heads(points) @ B @ self._heads(tokens).mT)
         log_w = torch.log(weights).unsqueeze(-2)
         if self.heads is not None:
             log_w = log_w.unsqueeze(-3)
@@ -243,9 +268,12 @@ class SelfAttention(Field):
         Q, K = self._cast("Q", x), self._cast("K", x)
         q = xh if Q is None else xh @ Q.mT
         k = xh if K is None else xh @ K.mT
+        beta = self._beta_for(x)
+        if isinstance(beta, torch.Tensor):  # the kernel's scale is one float: put a batch of betas in q
+            q, beta = beta * q, 1.0
         # The fused kernels want one batch shape; expand (no copy) where only V carries the heads.
         q, k, v = torch.broadcast_tensors(q, k, self._values(x))
-        return F.scaled_dot_product_attention(q, k, v, scale=self.beta)
+        return F.scaled_dot_product_attention(q, k, v, scale=beta)
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         r"""The interaction energy, summed over the heads of :math:`Q^\top K`, shape ``x.shape[:-2]``.
@@ -260,7 +288,9 @@ class SelfAttention(Field):
         x = _checks.points(x, "x")
         self._check_dimension(x)
         n = x.shape[-2]
-        if self.beta == 0:
+        if isinstance(self.beta, torch.Tensor):
+            e = self._energy_of_beta_batch(x)
+        elif self.beta == 0:
             s = self._heads(x) @ self._eye_or_cast("B", x) @ self._heads(x).mT
             e = s.sum(dim=(-1, -2)) / (2 * n * n)
         else:
@@ -271,6 +301,17 @@ class SelfAttention(Field):
             raise OverflowError(f"E_beta overflows {x.dtype} at beta = {self.beta}; "
                                 "use normalized_energy, which divides by e^beta")
         return e
+
+    def _energy_of_beta_batch(self, x):
+        """The energy for a tensor of betas: the same two formulas, chosen entry by entry."""
+        n = x.shape[-2]
+        beta = self._beta_for(x).squeeze(-1).squeeze(-1)  # (..., [1]) against the summed arrays
+        s = self._heads(x) @ self._eye_or_cast("B", x) @ self._heads(x).mT
+        at_zero = s.sum(dim=(-1, -2)) / (2 * n * n)
+        safe = torch.where(beta == 0, torch.ones_like(beta), beta)
+        lse = torch.logsumexp((safe[..., None, None] * s).flatten(-2), dim=-1)
+        away = torch.sign(safe) * torch.exp(lse - torch.log(2 * safe.abs() * n * n))
+        return torch.where(beta == 0, at_zero, away)
 
     def _eye_or_cast(self, name, x):
         M = self._cast(name, x)
@@ -285,7 +326,7 @@ class SelfAttention(Field):
         """
         x = _checks.points(x, "x")
         self._check_dimension(x)
-        e = torch.exp(self._logits(x) - self.beta).mean(dim=(-1, -2))
+        e = torch.exp(self._logits(x) - self._beta_for(x)).mean(dim=(-1, -2))
         return e if self.heads is None else e.sum(dim=-1)
 
     def energy_gradient(self, x: torch.Tensor, riemannian: bool = True) -> torch.Tensor:
@@ -311,7 +352,16 @@ class SelfAttention(Field):
         kind = "SA" if self.normalized else "USA"
         heads = "" if self.heads is None else f", heads={self.heads}"
         mats = "" if self.B is None and self.V is None else ", general Q,K,V"
-        return f"SelfAttention({kind}, beta={self.beta}{heads}{mats})"
+        beta = self.beta if not isinstance(self.beta, torch.Tensor) else f"tensor of shape {tuple(self.beta.shape)}"
+        return f"SelfAttention({kind}, beta={beta}{heads}{mats})"
+
+
+def _beta(beta):
+    """Validate beta: a finite real, or a tensor of finite reals (a 0-d tensor becomes a float)."""
+    if isinstance(beta, torch.Tensor):
+        beta = _checks.floating_tensor(beta, "beta").detach().to(device="cpu", dtype=torch.float64)
+        return beta.item() if beta.ndim == 0 else beta
+    return _checks.real(beta, "beta")
 
 
 class Perceptron(Field):
@@ -343,3 +393,95 @@ class Perceptron(Field):
     def __repr__(self):
         d, m = self.W.shape
         return f"Perceptron(d={d}, width={m})"
+
+
+class RescaledUSA(SelfAttention):
+    r"""USA on the clock :math:`s=e^{\beta}t`: the field :math:`e^{-\beta}` times USA, finite at any beta.
+
+    .. math::
+        \frac{dx_i}{ds} = P^\perp_{x_i}\Big(\frac1n\sum_{j=1}^n e^{\beta(\langle x_i,x_j\rangle-1)}x_j\Big),
+        \qquad s = e^{\beta}t ,
+
+    with :math:`Q=K=V=I_d`. USA itself has entries :math:`e^{\beta\langle x_i,x_j\rangle}`, which overflow
+    float64 beyond :math:`\beta\approx709`; here every weight lies in :math:`(0,1]`. The trajectories
+    are those of USA (GLPR, arXiv 2312.10794, eq. (2.6)); only time is rescaled. This is the form in
+    which Geshkovski, Koubbi, Polyanskiy and Rigollet integrate USA at :math:`\beta` up to 4000
+    (arXiv 2410.06833, Section 6). Weights below :math:`e^{-745}` underflow to zero in float64: two
+    clusters with :math:`\beta(1-\langle x_a,x_b\rangle)>745` no longer attract.
+
+    The field is the gradient ascent :math:`dx/ds = n\nabla\widetilde E_\beta(x)` of the rescaled energy
+    returned by :meth:`energy`,
+
+    .. math:: \widetilde E_\beta(x) = e^{-\beta}E_\beta(x) =
+              \frac{1}{2\beta}\sum_{i,j=1}^n w_iw_j\,e^{\beta(\langle x_i,x_j\rangle-1)},\qquad w_i=\frac1n ,
+
+    which is :meth:`normalized_energy` divided by :math:`2\beta`.
+
+    Parameters
+    ----------
+    beta : float > 0, or a tensor of them broadcasting against the batch dimensions of ``x`` (as
+        for :class:`SelfAttention`).
+
+    Examples
+    --------
+    At beta = 2000 the weights stay finite; two tokens a tenth of a radian apart barely interact:
+
+    >>> x = torch.tensor([[1.0, 0.0], [math.cos(0.1), math.sin(0.1)]], dtype=torch.float64)
+    >>> bool(RescaledUSA(2000.0)(x).abs().max() < 1e-4)
+    True
+    """
+
+    def __init__(self, beta):
+        super().__init__(beta, normalized=False, fused=False)
+        positive = self.beta > 0 if not isinstance(self.beta, torch.Tensor) else bool((self.beta > 0).all())
+        if not positive:
+            raise ValueError("beta must be > 0 for RescaledUSA")
+
+    def _attention(self, x):
+        return torch.exp(self._logits(x) - self._beta_for(x)) / x.shape[-2]
+
+    def _distinct_weights(self, x):
+        # Coincident tokens (x_j == x_i, e.g. a merged cluster) contribute P_{x_i} x_j = 0. Dropping
+        # them before projecting avoids the cancellation x_i/n - <x_i, x_i/n> x_i, which would bury
+        # the e^{-beta(1 - <x_i, x_j>)}-small pull of the other clusters under rounding errors.
+        same = (x.unsqueeze(-2) == x.unsqueeze(-3)).all(dim=-1)
+        return torch.where(same, torch.zeros((), dtype=x.dtype, device=x.device), self._attention(x))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return project(x, self._distinct_weights(x) @ x)
+
+    def energy(self, x: torch.Tensor, weights=None, diagonal=True) -> torch.Tensor:
+        r"""The rescaled energy :math:`\frac{1}{2\beta}\sum_{ij}w_iw_je^{\beta(\langle x_i,x_j\rangle-1)}`, shape ``x.shape[:-2]``.
+
+        ``weights`` (default :math:`1/n`) are the masses of weighted tokens (atoms), shape ``x.shape[:-1]``:
+        a cluster of :math:`m` coincident tokens and one atom of mass :math:`m/n` have the same energy.
+        ``diagonal=False`` drops the terms :math:`i=j`, constant (:math:`\sum_iw_i^2/(2\beta)`) on the
+        sphere: the same Riemannian gradient and Hessian, without the cancellations that would hide
+        exponentially small curvatures (:func:`nnips.landscape.riemannian_hessian` of atoms).
+        """
+        x = _checks.points(x, "x")
+        n = x.shape[-2]
+        if weights is None:
+            weights = torch.full(x.shape[:-1], 1.0 / n, dtype=x.dtype, device=x.device)
+        weights = _checks.floating_tensor(weights, "weights").to(dtype=x.dtype, device=x.device)
+        if weights.shape != x.shape[:-1]:
+            raise ValueError(f"weights must have shape {tuple(x.shape[:-1])}, got {tuple(weights.shape)}")
+        kernel = torch.exp(self._logits(x) - self._beta_for(x))
+        if not diagonal:
+            kernel = kernel * (1 - torch.eye(n, dtype=x.dtype, device=x.device))
+        beta = self._beta_for(x)
+        total = (weights.unsqueeze(-1) * kernel * weights.unsqueeze(-2)).sum(dim=(-1, -2))
+        beta = beta if not isinstance(beta, torch.Tensor) else beta[..., 0, 0]
+        return total / (2 * beta)
+
+    def energy_gradient(self, x: torch.Tensor, riemannian: bool = True) -> torch.Tensor:
+        r"""The gradient of the rescaled energy :meth:`energy`, so that ``self(x) == n * energy_gradient(x)``."""
+        x = _checks.points(x, "x")
+        n = x.shape[-2]
+        if not riemannian:
+            return torch.exp(self._logits(x) - self._beta_for(x)) @ x / (n * n)
+        return project(x, self._distinct_weights(x) @ x) / n
+
+    def __repr__(self):
+        beta = self.beta if not isinstance(self.beta, torch.Tensor) else f"tensor of shape {tuple(self.beta.shape)}"
+        return f"RescaledUSA(beta={beta})"

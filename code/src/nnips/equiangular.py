@@ -24,7 +24,7 @@ import torch
 
 from . import _checks
 
-__all__ = ["gamma", "gamma_beta0", "rhs", "rate", "hitting_time"]
+__all__ = ["gamma", "gamma_beta0", "rhs", "rate", "hitting_time", "one_layer_cosine", "long_context_limit"]
 
 
 def _params(beta, n, rho0):
@@ -131,3 +131,64 @@ def hitting_time(level, beta, n, normalized=True, rho0=0.0) -> float:
         t_max *= 2
         if t_max > 1e12:
             raise FloatingPointError(f"gamma_beta does not reach {level} before t = 1e12")
+
+
+def one_layer_cosine(n, gamma, rho) -> float:
+    r"""Cosine between two output directions of one attention layer at :math:`\beta_n=\gamma\log n`, equiangular inputs.
+
+    With unit inputs, :math:`\langle x_i,x_j\rangle=\rho` for :math:`i\ne j`, the attention weights are
+    :math:`A_{ii}=a=\big(1+(n-1)n^{-\gamma(1-\rho)}\big)^{-1}` and :math:`A_{ij}=b=a\,n^{-\gamma(1-\rho)}`,
+    and the output :math:`\mathrm{ATT}(x_i)=\sum_jA_{ij}x_j=(a-b)x_i+bS`, :math:`S=\sum_jx_j`, has direction
+    :math:`\theta_i`. With :math:`\langle x_i,S\rangle=1+(n-1)\rho=:\sigma` and :math:`\|S\|^2=n\sigma`,
+
+    .. math:: \langle\theta_i,\theta_j\rangle=\frac{(a-b)^2\rho+2(a-b)b\sigma+b^2n\sigma}
+              {(a-b)^2+2(a-b)b\sigma+b^2n\sigma}.
+
+    As :math:`n\to\infty` it tends to 1, :math:`4\rho/(1+3\rho)` or :math:`\rho` for :math:`\gamma` below,
+    at or above :math:`1/(1-\rho)` (Rigollet, arXiv 2512.01868, Section 6.3; see :func:`long_context_limit`).
+    The formula is exact for each ``n``; :class:`nnips.attention.SelfAttention` on
+    :func:`nnips.sphere.equiangular` tokens gives the same number.
+
+    Parameters
+    ----------
+    n : int >= 2; gamma : float > 0; rho : float in (0, 1).
+
+    Examples
+    --------
+    >>> round(one_layer_cosine(10**12, 2.0, 0.5), 6)
+    0.8
+    """
+    n = _checks.integer(n, "n", 2)
+    gamma = _checks.real(gamma, "gamma", 0.0, strict=True)
+    rho = _checks.real(rho, "rho")
+    if not 0 < rho < 1:
+        raise ValueError(f"rho must lie in (0, 1), got {rho}")
+    q = math.exp(-gamma * (1 - rho) * math.log(n))  # n^{-gamma (1 - rho)}
+    a = 1.0 / (1.0 + (n - 1) * q)
+    b = a * q
+    sigma = 1 + (n - 1) * rho
+    shared = 2 * (a - b) * b * sigma + b * b * n * sigma
+    return ((a - b) ** 2 * rho + shared) / ((a - b) ** 2 + shared)
+
+
+def long_context_limit(gamma, rho) -> float:
+    r"""The limit of :func:`one_layer_cosine` as :math:`n\to\infty`: 1, :math:`4\rho/(1+3\rho)` or :math:`\rho`.
+
+    The phase transition of one attention layer with :math:`\beta_n=\gamma\log n` and equiangular
+    inputs at correlation :math:`\rho`, on the three sides of :math:`\gamma=1/(1-\rho)` (Rigollet, arXiv
+    2512.01868, Section 6.3, theorem on the long-context phase transition; Chen, Lin, Polyanskiy,
+    Rigollet, arXiv 2510.05554).
+
+    Examples
+    --------
+    >>> long_context_limit(1.0, 0.5), long_context_limit(2.0, 0.5), long_context_limit(3.0, 0.5)
+    (1.0, 0.8, 0.5)
+    """
+    gamma = _checks.real(gamma, "gamma", 0.0, strict=True)
+    rho = _checks.real(rho, "rho")
+    if not 0 < rho < 1:
+        raise ValueError(f"rho must lie in (0, 1), got {rho}")
+    critical = 1 / (1 - rho)
+    if math.isclose(gamma, critical, rel_tol=1e-12):
+        return 4 * rho / (1 + 3 * rho)
+    return 1.0 if gamma < critical else rho

@@ -13,7 +13,8 @@ import torch
 
 from . import rates
 
-__all__ = ["use_style", "circle", "circle_angles", "sphere", "inner_products", "loglog", "semilogy", "PALETTE"]
+__all__ = ["use_style", "circle", "circle_angles", "sphere", "inner_products", "loglog", "semilogy", "PALETTE",
+           "phase_diagram", "sphere_animation"]
 
 PALETTE = sns.color_palette("colorblind")
 
@@ -97,6 +98,72 @@ def semilogy(ax, t, y, fit=True, label=None, color=None, marker="-"):
         ax.semilogy(t, np.exp(f.intercept + f.slope * t), "--", color=color, label=f"rate {-f.slope:.2f}")
     ax.legend()
     return ax
+
+
+
+def phase_diagram(ax, t, betas, p, curve=None, log=False, colorbar=True):
+    r"""Draw :math:`p(t,\beta)` as a colour map over time (x) and beta (y), as in GLPR Fig. 3.
+
+    ``p`` has shape (len(t), len(betas)); ``curve`` (optional) holds the times :math:`t^*(\beta)`
+    at which the equiangular solution reaches :math:`1-\delta`, drawn as a line over the map.
+    ``log=True`` uses a logarithmic colour scale (down to 1e-3).
+    """
+    import matplotlib.colors
+
+    t, betas, p = _numpy(t), _numpy(betas), _numpy(p)
+    if p.shape != (t.size, betas.size):
+        raise ValueError(f"p must have shape (len(t), len(betas)) = {(t.size, betas.size)}, got {p.shape}")
+    norm = matplotlib.colors.LogNorm(vmin=1e-3, vmax=1) if log else matplotlib.colors.Normalize(0, 1)
+    mesh = ax.pcolormesh(t, betas, np.clip(p.T, 1e-3 if log else 0, 1), cmap="RdBu_r", norm=norm,
+                         shading="auto", rasterized=True)
+    if curve is not None:
+        curve = _numpy(curve)
+        inside = curve <= t.max()
+        ax.plot(curve[inside], betas[inside], color="k", lw=1.5)
+    ax.set_xlabel("time $t$")
+    ax.set_ylabel(r"$\beta$")
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax)
+    return ax
+
+
+def sphere_animation(xs, t=None, targets=None, size=8, dpi=60, figsize=(3.2, 3.2), elev=20, azim=-60):
+    """An animation of measures moving on the sphere S^2, as JavaScript/HTML for a notebook.
+
+    ``xs`` has shape (frames, N, n, 3): N measures of n points each, drawn in the book's palette;
+    ``targets`` (optional, shape (N, 3)) are drawn as stars of the same colours; ``t`` labels the
+    frames. Keep frames few and ``dpi`` low: each frame is embedded as a PNG image.
+    Returns the HTML string of ``matplotlib.animation.FuncAnimation.to_jshtml``.
+    """
+    from matplotlib import animation
+
+    xs = _numpy(xs)
+    if xs.ndim != 4 or xs.shape[-1] != 3:
+        raise ValueError(f"xs must have shape (frames, N, n, 3), got {xs.shape}")
+    fig = plt.figure(figsize=figsize, dpi=dpi)
+    ax = fig.add_subplot(projection="3d")
+    sphere(ax, xs[0, 0, :0], size=0)  # the wireframe and the axes settings only
+    ax.view_init(elev=elev, azim=azim)
+    ax.set_box_aspect((1, 1, 1), zoom=1.3)
+    dots = [ax.scatter(*xs[0, k].T, s=size, color=PALETTE[k % len(PALETTE)], depthshade=False)
+            for k in range(xs.shape[1])]
+    if targets is not None:
+        for k, y in enumerate(_numpy(targets)):
+            ax.scatter(*y, s=120, marker="*", color=PALETTE[k % len(PALETTE)], edgecolor="k", depthshade=False)
+    title = ax.set_title("")
+    fig.subplots_adjust(0, 0, 1, 0.92)
+
+    def draw(frame):
+        for k, dot in enumerate(dots):
+            dot._offsets3d = tuple(xs[frame, k].T)
+        if t is not None:
+            title.set_text(f"t = {float(_numpy(t)[frame]):.1f}")
+        return dots
+
+    anim = animation.FuncAnimation(fig, draw, frames=xs.shape[0], interval=250, blit=False)
+    html = anim.to_jshtml(default_mode="once")
+    plt.close(fig)
+    return html
 
 
 use_style()

@@ -6,6 +6,7 @@ Configurations of ``n`` points are tensors shaped ``(..., n, d)``; leading dimen
 
 from __future__ import annotations
 
+import math
 from math import comb
 
 import numpy as np
@@ -17,6 +18,8 @@ from . import _checks
 __all__ = [
     "uniform",
     "hemisphere",
+    "around",
+    "cap",
     "orthonormal",
     "equiangular",
     "normalize",
@@ -123,6 +126,32 @@ def hemisphere(n, d, w=None, batch=(), seed=0, dtype=torch.float64, device=None)
     return x.to(dtype=dtype, device=device)
 
 
+def around(n, center, spread, batch=(), seed=0, dtype=torch.float64, device=None) -> torch.Tensor:
+    r"""``n`` i.i.d. points :math:`(c+sz)/\|c+sz\|` with :math:`z` standard Gaussian: a cloud around :math:`c`.
+
+    The projected normal law centred at the unit vector :math:`c=` ``center/|center|`` with spread
+    :math:`s>0`; it tends to :math:`\delta_c` as :math:`s\to0` and to the uniform law as :math:`s\to\infty`.
+
+    Parameters
+    ----------
+    n : int >= 1; center : (d,) tensor, non-zero; spread : float > 0.
+    batch, seed, dtype, device : as in :func:`uniform`.
+
+    Examples
+    --------
+    >>> x = around(4, torch.tensor([0.0, 0.0, 2.0]), 1e-9)
+    >>> bool(torch.allclose(x, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)))
+    True
+    """
+    center = _checks.floating_tensor(center, "center").detach().to(torch.float64)
+    if center.ndim != 1 or center.shape[0] < 2 or center.norm() == 0:
+        raise ValueError(f"center must be a non-zero vector of dimension d >= 2, got shape {tuple(center.shape)}")
+    spread = _checks.real(spread, "spread", 0.0, strict=True)
+    shape = _shape(n, center.shape[0], batch)
+    z = center / center.norm() + spread * torch.randn(shape, generator=generator(seed), dtype=torch.float64)
+    return (z / z.norm(dim=-1, keepdim=True)).to(dtype=dtype, device=device)
+
+
 def orthonormal(n, d, batch=(), seed=None, dtype=torch.float64, device=None) -> torch.Tensor:
     r"""``n`` mutually orthogonal unit vectors in :math:`\mathbb R^d` (needs ``d >= n``).
 
@@ -210,3 +239,41 @@ def wendel_probability(n, d) -> float:
     n = _checks.integer(n, "n", 1)
     d = _checks.integer(d, "d", 2)
     return sum(comb(n - 1, k) for k in range(min(d, n))) / 2 ** (n - 1)
+
+
+def cap(n, center, eps, batch=(), seed=0, dtype=torch.float64, device=None) -> torch.Tensor:
+    r"""``n`` random points of the spherical cap :math:`\mathcal S_w(\varepsilon)=\{x:\langle x,w\rangle\ge1-\varepsilon\}`.
+
+    The caps of the metastability theorem of Geshkovski, Koubbi, Polyanskiy, Rigollet
+    (arXiv 2410.06833): tokens start in caps around well-separated centres. A point is
+    :math:`\cos r\,w+\sin r\,u` with :math:`u` a uniform unit tangent vector at :math:`w` and geodesic
+    radius :math:`r = r_{\max}U^{1/(d-1)}`, :math:`U` uniform on [0, 1] and
+    :math:`r_{\max}=\arccos(1-\varepsilon)`: uniform on the geodesic ball to first order in
+    :math:`r_{\max}`, and always inside the cap.
+
+    Parameters
+    ----------
+    n : int >= 1; center : (d,) tensor, non-zero (normalised here); eps : float in (0, 2].
+    batch, seed, dtype, device : as in :func:`uniform`.
+
+    Examples
+    --------
+    >>> w = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    >>> bool((cap(50, w, 0.01, seed=1) @ w >= 1 - 0.01).all())
+    True
+    """
+    center = _checks.floating_tensor(center, "center").detach().to(torch.float64)
+    if center.ndim != 1 or center.shape[0] < 2 or center.norm() == 0:
+        raise ValueError(f"center must be a non-zero vector of dimension d >= 2, got shape {tuple(center.shape)}")
+    eps = _checks.real(eps, "eps", 0.0, strict=True)
+    if eps > 2:
+        raise ValueError(f"eps must lie in (0, 2], got {eps}")
+    w = center / center.norm()
+    shape = _shape(n, w.shape[0], batch)
+    g = generator(seed)
+    u = project(w.expand(shape), torch.randn(shape, generator=g, dtype=torch.float64))
+    u = u / u.norm(dim=-1, keepdim=True)
+    r_max = math.acos(1 - eps)
+    r = r_max * torch.rand(shape[:-1], generator=g, dtype=torch.float64) ** (1.0 / (shape[-1] - 1))
+    x = torch.cos(r)[..., None] * w + torch.sin(r)[..., None] * u
+    return (x / x.norm(dim=-1, keepdim=True)).to(dtype=dtype, device=device)

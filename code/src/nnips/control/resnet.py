@@ -10,7 +10,8 @@ is the explicit Euler scheme of the neural ODE
 
 when :math:`(W_k, A_k, b_k) = (W, A, b)(kh)` (Haber and Ruthotto, arXiv 1705.03341; Chen et al.,
 arXiv 1806.07366; Esteve, Geshkovski, Pighin, Zuazua, arXiv 2008.02491). The network is the flow map
-of its data points. Book: Chapter 1, "From ResNets to neural ODEs".
+of its data points. Book: Chapter 1, "From ResNets to neural ODEs"; Chapter 5 trains it as a control
+problem.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import scipy.integrate
 import torch
 
-from . import _checks
+from .. import _checks
 
 __all__ = ["ResNet", "neural_ode_field", "flow_map", "winding_number"]
 
@@ -66,6 +67,80 @@ class ResNet(torch.nn.Module):
         T = _checks.real(T, "T", 0.0, strict=True)
         params = [theta(k * T / L) for k in range(L)]
         return cls(*(torch.stack([p[i] for p in params]) for i in range(3)), T=T, activation=activation)
+
+    @classmethod
+    def random(cls, d, m, L, T, seed=0, scale=1.0, fixed_features=False, activation=torch.tanh,
+               dtype=torch.float64, device=None):
+        r"""A network with zero outer weights :math:`W_k = 0` and Gaussian inner weights.
+
+        The entries of :math:`A` and :math:`b` are :math:`\mathcal N(0, \text{scale}^2)`. With
+        ``fixed_features=True`` every layer shares the same :math:`(A, b)`, which are frozen
+        (``requires_grad=False``): only :math:`W(t)` is trained, the field
+        :math:`W\sigma(Ax+b)` is linear in the control :math:`u = W`, as the large-time results of
+        Esteve, Geshkovski, Pighin and Zuazua (arXiv 2008.02491) require (homogeneity in the
+        parameters). Starting from :math:`W = 0` means starting from the uncontrolled flow
+        :math:`x(t) = x_0`.
+
+        Parameters
+        ----------
+        d, m, L : int >= 1, the state dimension, the width and the number of layers.
+        T : float > 0, the time horizon.
+        seed : int >= 0, seed of the torch generator that draws :math:`A, b`.
+        scale : float > 0, standard deviation of the entries of :math:`A, b`.
+        fixed_features : bool, share and freeze :math:`(A, b)` across layers.
+
+        Examples
+        --------
+        >>> net = ResNet.random(3, 8, 10, 5.0, seed=0, fixed_features=True)
+        >>> [name for name, p in net.named_parameters() if p.requires_grad]
+        ['W']
+        """
+        d, m, L = (_checks.integer(v, name, 1) for v, name in ((d, "d"), (m, "m"), (L, "L")))
+        seed = _checks.integer(seed, "seed", 0)
+        scale = _checks.real(scale, "scale", 0.0, strict=True)
+        if not isinstance(fixed_features, bool):
+            raise TypeError(f"fixed_features must be True or False, got {fixed_features!r}")
+        g = torch.Generator().manual_seed(seed)
+        shape = () if fixed_features else (L,)
+        A = scale * torch.randn(*shape, m, d, generator=g, dtype=torch.float64)
+        b = scale * torch.randn(*shape, m, generator=g, dtype=torch.float64)
+        A, b = A.expand(L, m, d), b.expand(L, m)
+        W = torch.zeros(L, d, m, dtype=torch.float64)
+        net = cls(W, A, b, T, activation=activation).to(dtype=dtype, device=device)
+        if fixed_features:
+            net.A.requires_grad_(False)
+            net.b.requires_grad_(False)
+        return net
+
+    def extend(self, T):
+        r"""A copy of this network on the longer horizon ``T``, with the same step and identity layers appended.
+
+        The new layers have :math:`W_k = 0` (zero control, so :math:`x_{k+1} = x_k`) and copy the last
+        layer's :math:`(A, b)`; which parameters are trainable is kept. The network computes the same
+        map, and its trained layers are a warm start for a longer horizon.
+
+        Examples
+        --------
+        >>> net = ResNet.random(2, 4, 5, 1.0, seed=0)
+        >>> longer = net.extend(2.0)
+        >>> x = torch.ones(3, 2, dtype=torch.float64)
+        >>> longer.layers, torch.equal(longer(x), net(x))
+        (10, True)
+        """
+        T = _checks.real(T, "T", self.T)
+        h = self.T / self.layers
+        L = round(T / h)
+        if abs(L * h - T) > 1e-9 * T:
+            raise ValueError(f"T must be a multiple of the step h = {h}, got {T}")
+        extra = L - self.layers
+        with torch.no_grad():
+            W = torch.cat([self.W, torch.zeros(extra, *self.W.shape[1:], dtype=self.W.dtype, device=self.W.device)])
+            A = torch.cat([self.A, self.A[-1:].expand(extra, *self.A.shape[1:])])
+            b = torch.cat([self.b, self.b[-1:].expand(extra, *self.b.shape[1:])])
+        net = type(self)(W, A, b, T, activation=self.activation)
+        for new, old in ((net.W, self.W), (net.A, self.A), (net.b, self.b)):
+            new.requires_grad_(old.requires_grad)
+        return net
 
     @property
     def layers(self) -> int:
