@@ -16,8 +16,10 @@ $(STAMP): requirements.txt code/pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e ./code
 	touch $(STAMP)
 
+# One thread per kernel, as in `make test` and `make refresh`: the printed numbers are those of the
+# reference notebooks, and small tensor operations do not fight over the cores.
 book: $(STAMP)
-	$(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going .
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going .
 	@echo "The book is in _build/html/index.html"
 
 test: $(STAMP)
