@@ -67,6 +67,44 @@ def test_page_has_learning_goals_exercises_and_references(page):
     assert "## References" in text and "{footbibliography}" in text, "references"
 
 
+CONTENT_PAGES = sorted(p for p in BOOK.glob("*/*.md") if p.parent.name != "appendix" and p.name != "index.md")
+
+
+def run_it_yourself_cells(page):
+    """The code cells of the page's `## Run it yourself` section (None if the page has no such section)."""
+    section, cells = None, []
+    for cell in jupytext.read(page).cells:
+        if cell.cell_type == "markdown":
+            headings = [line for line in cell.source.splitlines() if line.startswith("## ")]
+            if section and headings:
+                break
+            if "## Run it yourself" in headings:
+                section = True
+        elif section:
+            cells.append(cell)
+    return cells if section else None
+
+
+@pytest.mark.parametrize("page", CONTENT_PAGES, ids=[str(p.relative_to(BOOK)) for p in CONTENT_PAGES])
+def test_page_has_a_run_it_yourself_section_before_the_exercises(page):
+    cells = run_it_yourself_cells(page)
+    assert cells is not None, "no `## Run it yourself` section (parameters to vary, then one cheap code cell)"
+    assert cells, "the `## Run it yourself` section has no code cell"
+    text = page.read_text()
+    assert text.index("## Run it yourself") < text.index("## Exercises"), "the section goes before the exercises"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(BOOK)) for p in PAGES])
+def test_every_figure_has_a_caption_a_name_and_alt_text(page):
+    for cell in jupytext.read(page).cells:
+        if cell.cell_type == "code" and "plt.show()" in cell.source:
+            options = cell.metadata.get("mystnb", {})
+            figure, image = options.get("figure", {}), options.get("image", {})
+            first = cell.source.splitlines()[0]
+            assert figure.get("caption") and figure.get("name"), f"figure without caption and name: {first}"
+            assert str(image.get("alt", "")).strip(), f"figure {figure['name']} without `mystnb: image: alt:`"
+
+
 def test_pages_declare_the_python3_kernel():
     for page in PAGES:
         assert jupytext.read(page).metadata["kernelspec"]["name"] == "python3", page

@@ -26,7 +26,8 @@ def page_url(server, source: pathlib.Path) -> str:
 
 
 def count_directives(source: pathlib.Path, kind: str) -> int:
-    return len(re.findall(r"^```\{" + kind + r"[}\s]", source.read_text(), flags=re.M))
+    # Directives open with three or more backticks (more when they contain a fenced block) or colons.
+    return len(re.findall(r"^(?:`{3,}|:{3,})\{" + kind + r"[}\s]", source.read_text(), flags=re.M))
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[str(p.relative_to(BOOK)) for p in SOURCES])
@@ -36,10 +37,18 @@ def test_page_renders(browser_page, server, source):
     assert response.ok, f"HTTP {response.status}"
     assert not console_errors, f"console errors from the book's own assets: {console_errors}"
 
-    # Every figure is present and was decoded (non-zero natural size).
+    # Every figure is present and was decoded (non-zero natural size), and has alt text.
     broken = page.eval_on_selector_all("main img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0))"
                                        ".map(i => i.src)")
     assert not broken, f"images that did not load: {broken}"
+    # Every image says what it shows (MyST-NB's `mystnb: image: alt:`); the theme's logo is not content.
+    # Without alt text docutils writes the image's file name as its alt, which describes nothing.
+    undescribed = page.eval_on_selector_all(
+        "main img", "imgs => imgs.filter(i => !i.closest('.navbar-brand') && !i.classList.contains('logo__image'))"
+                    ".filter(i => { const alt = (i.getAttribute('alt') || '').trim();"
+                    " return !alt || /^\\S+\\.(png|jpe?g|gif|svg|webp)$/i.test(alt); })"
+                    ".map(i => i.id || i.getAttribute('src').slice(0, 80))")
+    assert not undescribed, f"images without alt text (add `mystnb: image: alt:` to the cell): {undescribed}"
     figures_in_source = len(re.findall(r"^\s+figure:\s*$", source.read_text(), flags=re.M))
     assert page.locator("main figure img, main .cell_output img").count() >= figures_in_source
 

@@ -10,12 +10,13 @@ two-layer networks in the mean-field limit.
 import importlib
 
 from . import (attention, circle, clusters, control, equiangular, flow, interpolation, landscape, meanfield,
-               metastability, phase, polyhedra, pretrained, rates, rescaled, scale, sinkformer, sphere, svgd)
+               metastability, phase, polyhedra, pretrained, rates, rescaled, scale, sinkformer, sphere, svgd,
+               unbalanced)
 
 __all__ = [
     # Transformers as particle systems on the sphere
     "sphere", "attention", "flow", "equiangular", "clusters", "phase", "rescaled", "polyhedra", "pretrained",
-    "circle", "landscape", "metastability", "interpolation", "sinkformer", "svgd", "wasserstein",
+    "circle", "landscape", "metastability", "interpolation", "sinkformer", "svgd", "wasserstein", "unbalanced",
     # Neural ODEs and mean-field training
     "control", "meanfield",
     # Tools
