@@ -1,10 +1,10 @@
-"""Time the README's two commands from a fresh clone, with the network off, and record them.
+"""Time the README's commands from a fresh clone, with the network off, and record them.
 
     python benchmarks/build_times.py
 
 Clones the current commit into a temporary folder, installs the environment (this step needs the
-package registries), then runs `make book` and `make test` inside a network namespace with only
-the loopback interface up (Jupyter kernels talk over 127.0.0.1), and writes
+package registries), then runs `make book`, `make test` and `make test-site` inside a network
+namespace with only the loopback interface up (Jupyter kernels talk over 127.0.0.1), and writes
 benchmarks/results/build.json: wall times, the slowest page of the book build (from the execution
 cache) and the machine. Linux only; needs `unshare` (root or user namespaces).
 """
@@ -38,6 +38,7 @@ def main():
         install = time.perf_counter() - start
         book = offline("make book", clone)
         test = offline("make test", clone)
+        site = offline("make test-site", clone)
         cache = subprocess.run([str(clone / ".venv/bin/python"), "-c",
                                 "import json; from jupyter_cache import get_cache; print(json.dumps("
                                 "{r.uri: r.data.get('execution_seconds') for r in "
@@ -46,8 +47,9 @@ def main():
         pages = {str(pathlib.Path(k).relative_to(clone)): round(v, 1) for k, v in json.loads(cache.stdout).items()}
     slowest = max(pages, key=pages.get)
     result = {"install_s": round(install, 1), "make_book_s": round(book, 1), "make_test_s": round(test, 1),
+              "make_test_site_s": round(site, 1),
               "pages": dict(sorted(pages.items())), "slowest_page": slowest, "slowest_page_s": pages[slowest],
-              "network": "off (unshare -n, loopback only) for make book and make test",
+              "network": "off (unshare -n, loopback only) for make book, make test and make test-site",
               "machine": machine("cpu")}
     out = ROOT / "benchmarks" / "results" / "build.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
