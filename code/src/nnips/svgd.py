@@ -21,6 +21,7 @@ import math
 import torch
 
 from . import _checks
+from .sphere import generator
 
 __all__ = ["GaussianMixture", "kernel", "median_bandwidth", "direction", "ksd", "run"]
 
@@ -201,7 +202,7 @@ class GaussianMixture:
     def sample(self, n, seed=0) -> torch.Tensor:
         """``n`` independent samples, shape (n, d), float64."""
         n = _checks.integer(n, "n", 1)
-        g = torch.Generator().manual_seed(_checks.integer(seed, "seed", 0))
+        g = generator(seed)
         k = torch.multinomial(self.weights, n, replacement=True, generator=g)
         z = torch.randn(n, self.d, generator=g, dtype=torch.float64)
         return self.means[k] + self.stds[k, None] * z

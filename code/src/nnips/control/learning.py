@@ -28,6 +28,7 @@ import math
 import torch
 
 from .. import _checks
+from ..sphere import generator
 from .resnet import ResNet
 
 __all__ = ["discs", "risk", "objective", "costates", "pontryagin_gradient", "prox_l1", "train",
@@ -48,13 +49,12 @@ def discs(n, seed=0, inner=0.5, outer=(1.0, 1.5), augment=1, dtype=torch.float64
     x : (n, 2 + augment) tensor, y : (n,) tensor of +1 and -1.
     """
     n = _checks.integer(n, "n", 2)
-    seed = _checks.integer(seed, "seed", 0)
     augment = _checks.integer(augment, "augment", 0)
     inner = _checks.real(inner, "inner", 0.0, strict=True)
     r1, r2 = (_checks.real(v, "outer", inner, strict=True) for v in outer)
     if r2 <= r1:
         raise ValueError(f"outer must be an increasing pair of radii above inner, got {outer}")
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     k = n // 2
     u = torch.rand(n, generator=g, dtype=torch.float64)
     radius = torch.cat([inner * u[:k].sqrt(), (r1 ** 2 + (r2 ** 2 - r1 ** 2) * u[k:]).sqrt()])

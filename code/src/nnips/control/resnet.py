@@ -21,6 +21,7 @@ import scipy.integrate
 import torch
 
 from .. import _checks
+from ..sphere import generator
 
 __all__ = ["ResNet", "neural_ode_field", "flow_map", "winding_number"]
 
@@ -96,11 +97,10 @@ class ResNet(torch.nn.Module):
         ['W']
         """
         d, m, L = (_checks.integer(v, name, 1) for v, name in ((d, "d"), (m, "m"), (L, "L")))
-        seed = _checks.integer(seed, "seed", 0)
         scale = _checks.real(scale, "scale", 0.0, strict=True)
         if not isinstance(fixed_features, bool):
             raise TypeError(f"fixed_features must be True or False, got {fixed_features!r}")
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         shape = () if fixed_features else (L,)
         A = scale * torch.randn(*shape, m, d, generator=g, dtype=torch.float64)
         b = scale * torch.randn(*shape, m, generator=g, dtype=torch.float64)
