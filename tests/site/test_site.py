@@ -127,3 +127,18 @@ def test_screenshots_of_the_introduction_and_each_chapter(browser_page, server):
         shot = SHOTS / f"{source.parent.name if source.parent != BOOK else 'intro'}-{source.stem}.png"
         page.screenshot(path=str(shot), full_page=False)
         assert shot.stat().st_size > 10_000, f"{shot} looks empty"
+
+
+def test_launch_buttons_open_the_reference_notebooks():
+    """Binder and Colab open tests/notebooks/<page>.ipynb, which exists for every notebook page."""
+    checked = 0
+    for source in SOURCES:
+        reference = ROOT / "tests" / "notebooks" / source.relative_to(BOOK).with_suffix(".ipynb")
+        if not reference.exists():
+            continue
+        html = (HTML / source.relative_to(BOOK.parent).with_suffix(".html")).read_text()
+        links = re.findall(r'href="(https://(?:mybinder\.org|colab\.research\.google\.com)[^"]+)"', html)
+        target = str(reference.relative_to(ROOT))
+        assert len(links) == 2 and all(link.endswith(target) for link in links), (source, links)
+        checked += 1
+    assert checked >= 40
